@@ -1,0 +1,44 @@
+import Jadugar
+
+enum WorkQueueScenarios {
+    static let all: [ConformanceScenario] = [
+        ConformanceScenario("work-queue.pause-resume-clear-status", "a work queue pauses, resumes, clears and reports its counts") { context in
+            let n = context.configuration.count(100)
+            let manager = context.manager()
+            let queue = WorkQueue(manager, name: context.unique("jobs"))
+            for i in 0..<n { try await queue.enqueue(context.message(i)) }
+            context.count { $0.published += n }
+            let status = try await queue.getStatus()
+            try context.require(status.pending == n, "status shows \(status.pending) pending, expected \(n)")
+            let done = DeliveryTracker()
+            try await queue.process(options: ProcessOptions(concurrency: 2)) { task in
+                _ = try context.verify(task)
+                done.record(task.id)
+            }
+            try await context.expectAll(done, count: n, "the first batch of jobs")
+            await queue.pause()
+            for i in n..<(2 * n) { try await queue.enqueue(context.message(i)) }
+            context.count { $0.published += n }
+            _ = await done.wait(for: 2 * n, within: .milliseconds(300))
+            let processedWhilePaused = done.distinct - n
+            try context.require(processedWhilePaused <= 2, "\(processedWhilePaused) jobs ran while paused (at most the 2 already taken may finish)")
+            let paused = try await queue.getStatus()
+            try context.require(paused.isPaused, "status does not show the queue paused")
+            try context.require(paused.pending + paused.inFlight + processedWhilePaused == n, "paused status: \(paused.pending) pending + \(paused.inFlight) in flight, expected \(n - processedWhilePaused)")
+            await queue.resume()
+            let all = await done.wait(for: 2 * n, within: context.configuration.deliveryTimeout)
+            try context.require(all, "after resume \(done.distinct) of \(2 * n) jobs ran")
+            await queue.pause()
+            for i in (2 * n)..<(2 * n + 10) { try await queue.enqueue(context.message(i)) }
+            context.count { $0.published += 10 }
+            let cleared = try await queue.clear()
+            try context.require(cleared >= 8 && cleared <= 10, "clear removed \(cleared) jobs, expected about 10")
+            let after = try await queue.getStatus()
+            try context.require(after.pending == 0, "\(after.pending) jobs pending after clear")
+            let metrics = queue.getMetrics()
+            try context.require(metrics.processed >= 2 * n, "metrics count \(metrics.processed) processed, expected \(2 * n)")
+            context.count { $0.delivered = done.distinct }
+            await queue.cancel()
+        },
+    ]
+}
