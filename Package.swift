@@ -8,6 +8,10 @@ let package = Package(
         .library(name: "Jadugar", targets: ["Jadugar"]),
         .library(name: "JadugarPublisher", targets: ["JadugarPublisher"]),
         .library(name: "JadugarConformance", targets: ["JadugarConformance"]),
+        .library(name: "JadugarRedis", targets: ["JadugarRedis"]),
+        .library(name: "JadugarRabbitMQ", targets: ["JadugarRabbitMQ"]),
+        .library(name: "JadugarKafka", targets: ["JadugarKafka"]),
+        .library(name: "JadugarBrokers", targets: ["JadugarBrokers"]),
         .executable(name: "jadugar", targets: ["jadugar"]),
     ],
     dependencies: [
@@ -38,6 +42,25 @@ let package = Package(
             name: "JadugarConformance",
             dependencies: ["Jadugar"]
         ),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(
+            name: "JadugarRedis",
+            dependencies: ["Jadugar", "JadugarPublisher", "CHiredis", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "JadugarRabbitMQ",
+            dependencies: ["Jadugar", "JadugarPublisher", "CRabbitMQ", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "JadugarKafka",
+            dependencies: ["Jadugar", "JadugarPublisher", "CRdKafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "JadugarBrokers",
+            dependencies: ["Jadugar", "JadugarRedis", "JadugarRabbitMQ", "JadugarKafka"]
+        ),
         .executableTarget(
             name: "jadugar",
             dependencies: [
@@ -49,6 +72,9 @@ let package = Package(
         .testTarget(name: "JadugarTests", dependencies: ["Jadugar"]),
         .testTarget(name: "JadugarPublisherTests", dependencies: ["JadugarPublisher"]),
         .testTarget(name: "JadugarConformanceTests", dependencies: ["Jadugar", "JadugarConformance"]),
+        .testTarget(name: "JadugarRedisTests", dependencies: ["Jadugar", "JadugarRedis", "JadugarConformance"]),
+        .testTarget(name: "JadugarRabbitMQTests", dependencies: ["Jadugar", "JadugarRabbitMQ", "JadugarConformance"]),
+        .testTarget(name: "JadugarKafkaTests", dependencies: ["Jadugar", "JadugarKafka", "JadugarConformance"]),
     ]
 )
 

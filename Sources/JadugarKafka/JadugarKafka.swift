@@ -1,0 +1,1 @@
+// The Kafka adapter lands here (see the open issue).

@@ -1,0 +1,1 @@
+// The RabbitMQ adapter lands here (see the open issue).

@@ -1,0 +1,1 @@
+// The Redis adapter lands here (see the open issue).
