@@ -42,9 +42,9 @@ let package = Package(
             name: "JadugarConformance",
             dependencies: ["Jadugar"]
         ),
-        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
-        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
-        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CRabbitMQ", providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(name: "CRdKafka", providers: [.apt(["librdkafka-dev"])]),
         .target(
             name: "JadugarRedis",
             dependencies: ["Jadugar", "JadugarPublisher", "CHiredis", .product(name: "Logging", package: "swift-log")]

@@ -80,8 +80,8 @@ enum AcknowledgementScenarios {
             let consumer = Task {
                 while let delivery = try await second.next() {
                     _ = try context.verify(delivery.message)
-                    tracker.record(delivery.message.id)
                     if delivery.redelivered { redelivered.record(delivery.message.id) }
+                    tracker.record(delivery.message.id)
                     try await delivery.ack()
                 }
             }

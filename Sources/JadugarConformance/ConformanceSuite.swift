@@ -74,6 +74,21 @@ public struct ConformanceSuite: Sendable {
         return ConformanceReport(broker: name, results: results, duration: ContinuousClock.now - start)
     }
 
+    /// Runs the scenario with exactly this name.
+    ///
+    /// ```swift
+    /// let result = await ConformanceSuite().run(named: "delivery.topic-isolation") { InMemoryBroker(sharedName: "t") }
+    /// ```
+    public func run(named name: String, factory: @escaping BrokerFactory) async -> ConformanceResult {
+        guard let scenario = Self.allScenarios.first(where: { $0.name == name }) else {
+            return ConformanceResult(scenario: name, category: "unknown", outcome: .failed("no scenario is named '\(name)'"), counters: ConformanceCounters(), duration: .zero)
+        }
+        return await run(scenario, factory: factory)
+    }
+
+    /// The names of every scenario, for parameterized tests.
+    public static var scenarioNames: [String] { allScenarios.map(\.name) }
+
     /// Runs one scenario against a fresh client.
     public func run(_ scenario: ConformanceScenario, factory: @escaping BrokerFactory) async -> ConformanceResult {
         let start = ContinuousClock.now
