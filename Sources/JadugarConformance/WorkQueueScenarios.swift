@@ -35,6 +35,11 @@ enum WorkQueueScenarios {
             try context.require(cleared >= 8 && cleared <= 10, "clear removed \(cleared) jobs, expected about 10")
             let after = try await queue.getStatus()
             try context.require(after.pending == 0, "\(after.pending) jobs pending after clear")
+            // The handler reports a job done just before the work queue counts it: wait for the count.
+            _ = try? await context.within(.seconds(5), "the metrics") {
+                while queue.getMetrics().processed < 2 * n { try await Task.sleep(for: .milliseconds(5)) }
+                return true
+            }
             let metrics = queue.getMetrics()
             try context.require(metrics.processed >= 2 * n, "metrics count \(metrics.processed) processed, expected \(2 * n)")
             context.count { $0.delivered = done.distinct }

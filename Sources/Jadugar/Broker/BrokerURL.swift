@@ -137,7 +137,11 @@ public struct BrokerURL: Sendable, Hashable, CustomStringConvertible {
     /// BrokerURL.redact("redis://:hunter2@localhost") // "redis://:***@localhost"
     /// ```
     public static func redact(_ text: String) -> String {
-        guard let schemeEnd = text.range(of: "://") else { return text }
+        guard let schemeEnd = text.range(of: "://") else {
+            // Not a URL we can take apart: hide everything that could be a user and password.
+            guard let at = text.lastIndex(of: "@") else { return text }
+            return "***" + text[at...]
+        }
         let afterScheme = text[schemeEnd.upperBound...]
         let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? afterScheme.endIndex
         let authority = afterScheme[..<authorityEnd]

@@ -164,6 +164,7 @@ public final class MessageManager: Sendable {
     }
 
     /// Takes one message from a queue and acknowledges it; `nil` when the queue stays empty.
+    /// Declares the queue (as ``enqueue(_:_:options:)`` does) when it does not exist yet.
     ///
     /// - Important: The message is acknowledged on receipt (at-most-once). For manual settlement use
     ///   ``MessageBroker/get(queue:)`` and the ``Delivery`` it returns.
@@ -171,10 +172,19 @@ public final class MessageManager: Sendable {
         if let wait = options.wait, wait < .zero {
             throw MessagingError(.invalidArgument, "dequeue wait must not be negative, got \(wait)")
         }
+        try TopicPattern.validateName(queue, kind: "queue name")
         let deadline = ContinuousClock.now + (options.wait ?? .zero)
         var pause = Duration.milliseconds(1)
         while true {
-            if let delivery = try await broker.get(queue: queue) {
+            let next: Delivery?
+            do {
+                next = try await broker.get(queue: queue)
+            } catch let error as MessagingError where error.code == .notFound {
+                // A queue nobody declared yet is empty; declare it so waiting makes sense.
+                try await declareQueue(queue, options: nil)
+                next = nil
+            }
+            if let delivery = next {
                 try await delivery.ack()
                 return delivery.message
             }
