@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "JadugarRabbitMQ", targets: ["JadugarRabbitMQ"]),
         .library(name: "JadugarKafka", targets: ["JadugarKafka"]),
         .library(name: "JadugarBrokers", targets: ["JadugarBrokers"]),
+        .library(name: "JadugarHarness", targets: ["JadugarHarness"]),
         .executable(name: "jadugar", targets: ["jadugar"]),
     ],
     dependencies: [
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -61,17 +64,29 @@ let package = Package(
             name: "JadugarBrokers",
             dependencies: ["Jadugar", "JadugarRedis", "JadugarRabbitMQ", "JadugarKafka"]
         ),
+        .target(
+            name: "JadugarHarness",
+            dependencies: [
+                "Jadugar",
+                "JadugarConformance",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "jadugar",
             dependencies: [
                 "Jadugar",
                 "JadugarConformance",
+                "JadugarHarness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "JadugarTests", dependencies: ["Jadugar"]),
         .testTarget(name: "JadugarPublisherTests", dependencies: ["JadugarPublisher"]),
         .testTarget(name: "JadugarConformanceTests", dependencies: ["Jadugar", "JadugarConformance"]),
+        .testTarget(name: "JadugarHarnessTests", dependencies: ["Jadugar", "JadugarHarness"]),
         .testTarget(name: "JadugarRedisTests", dependencies: ["Jadugar", "JadugarRedis", "JadugarConformance"]),
         .testTarget(name: "JadugarRabbitMQTests", dependencies: ["Jadugar", "JadugarRabbitMQ", "JadugarConformance"]),
         .testTarget(name: "JadugarKafkaTests", dependencies: ["Jadugar", "JadugarKafka", "JadugarConformance"]),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Jadugar
 import JadugarConformance
+import JadugarHarness
 
 struct ConformCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,28 +71,5 @@ extension ConformCommand {
     static func sharedTarget(_ url: BrokerURL) throws -> BrokerURL {
         guard url.scheme == "memory", url.host.isEmpty, url.path.isEmpty else { return url }
         return try BrokerURL("memory://conform-\(Message.makeID())")
-    }
-}
-
-/// Runs a shell command and fails with its output when it exits non-zero.
-enum Shell {
-    static func run(_ command: String) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", command]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            process.terminationHandler = { process in
-                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                if process.terminationStatus == 0 {
-                    continuation.resume()
-                } else {
-                    continuation.resume(throwing: MessagingError(.brokerError, "'\(command)' exited with \(process.terminationStatus): \(text.suffix(500))"))
-                }
-            }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
     }
 }
