@@ -1,3 +1,5 @@
+import CoreMetrics
+import Metrics
 import Foundation
 import Logging
 import Synchronization
@@ -73,20 +75,36 @@ public final class MessageManager: Sendable {
     }
 
     /// Publishes a message on its own ``Message/topic``.
+    ///
+    /// The current trace context goes into the message's headers (see ``MessageTracing``), and the
+    /// publish is counted and timed in ``MessagingMetrics``.
     public func publish(_ message: Message, options: PublishOptions = .default) async throws {
         try TopicPattern.validateTopic(message.topic)
         try checkPayload(message)
         var options = options
         if options.exchange == nil { options.exchange = self.options.exchange }
-        guard let retry = options.retry else {
-            try await broker.publish(message, options: options)
-            return
-        }
         let broker = self.broker
-        let frozen = options
-        try await RetryHandler(policy: retry).retry(RetryContext(name: "publish")) {
-            try await broker.publish(message, options: frozen)
+        let dimensions = [("broker", broker.name), ("topic", message.topic)]
+        let start = ContinuousClock.now
+        var traced = message
+        do {
+            try await MessageTracing.producing(&traced, broker: broker.name) { message in
+                guard let retry = options.retry else {
+                    try await broker.publish(message, options: options)
+                    return
+                }
+                let frozen = options
+                try await RetryHandler(policy: retry).retry(RetryContext(name: "publish")) {
+                    try await broker.publish(message, options: frozen)
+                }
+            }
+        } catch {
+            let code = (error as? MessagingError)?.code.description ?? "other"
+            MessagingMetrics.counter(MessagingMetrics.Name.publishErrors, dimensions + [("code", code)]).increment()
+            throw error
         }
+        MessagingMetrics.counter(MessagingMetrics.Name.published, dimensions).increment()
+        MessagingMetrics.timer(MessagingMetrics.Name.publishDuration, dimensions).record(duration: ContinuousClock.now - start)
     }
 
     private func checkPayload(_ message: Message) throws {
@@ -110,7 +128,7 @@ public final class MessageManager: Sendable {
         let options = resolved(options)
         try options.validate()
         let stream = try await broker.subscribe(pattern, options: options)
-        let subscription = Subscription(pattern: pattern, stream: stream, options: options, logger: logger, handler: handler)
+        let subscription = Subscription(pattern: pattern, stream: stream, options: options, logger: logger, broker: broker.name, handler: handler)
         subscription.start()
         return subscription
     }
@@ -124,7 +142,7 @@ public final class MessageManager: Sendable {
         let options = resolved(options)
         try options.validate()
         let stream = try await broker.consume(queue: queue, options: ConsumeOptions(prefetch: options.prefetch, autoAck: options.autoAck))
-        let subscription = Subscription(pattern: queue, stream: stream, options: options, logger: logger, gate: gate, handler: handler)
+        let subscription = Subscription(pattern: queue, stream: stream, options: options, logger: logger, broker: broker.name, gate: gate, handler: handler)
         subscription.start()
         return subscription
     }

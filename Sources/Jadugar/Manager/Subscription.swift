@@ -1,3 +1,6 @@
+import CoreMetrics
+import Metrics
+import Foundation
 import Logging
 import Synchronization
 
@@ -44,8 +47,10 @@ public final class Subscription: Sendable {
     private let stats = Mutex(Statistics(processed: 0, failed: 0, retried: 0, deadLettered: 0, settleErrors: 0))
     private let active = Atomic<Bool>(true)
     private let gate: PauseGate
+    private let broker: String
+    private let dimensions: [(String, String)]
 
-    init(pattern: String, stream: DeliveryStream, options: SubscribeOptions, logger: Logger, gate: PauseGate = PauseGate(), handler: @escaping MessageHandler) {
+    init(pattern: String, stream: DeliveryStream, options: SubscribeOptions, logger: Logger, broker: String, gate: PauseGate = PauseGate(), handler: @escaping MessageHandler) {
         self.pattern = pattern
         self.queue = stream.queue
         self.stream = stream
@@ -53,6 +58,12 @@ public final class Subscription: Sendable {
         self.handler = handler
         self.logger = logger
         self.gate = gate
+        self.broker = broker
+        self.dimensions = [("broker", broker), ("queue", stream.queue), ("group", options.group ?? "")]
+    }
+
+    private func count(_ name: String, _ extra: (String, String)? = nil) {
+        MessagingMetrics.counter(name, extra.map { dimensions + [$0] } ?? dimensions).increment()
     }
 
     func start() {
@@ -103,17 +114,32 @@ public final class Subscription: Sendable {
 
     private func process(_ delivery: Delivery) async {
         let message = delivery.message
+        count(MessagingMetrics.Name.delivered)
+        MessagingMetrics.timer(MessagingMetrics.Name.endToEndLatency, dimensions).recordNanoseconds(Int64(max(0, Date().timeIntervalSince(message.timestamp)) * 1e9))
+        let inFlight = MessagingMetrics.meter(MessagingMetrics.Name.inFlight, dimensions)
+        inFlight.increment()
+        let start = ContinuousClock.now
+        defer {
+            inFlight.decrement()
+            MessagingMetrics.timer(MessagingMetrics.Name.processingDuration, dimensions).record(duration: ContinuousClock.now - start)
+        }
         do {
-            try await runHandler(message)
+            try await MessageTracing.consuming(message, queue: queue, broker: broker) {
+                try await runHandler(message)
+            }
             stats.withLock { $0.processed += 1 }
-            if !options.autoAck { try await settle(delivery, .ack) }
+            if !options.autoAck {
+                try await settle(delivery, .ack)
+                count(MessagingMetrics.Name.acked)
+            }
             return
         } catch let error as SettleFailure {
             stats.withLock { $0.settleErrors += 1 }
-            logger.warning("the broker refused an acknowledgement; the message will be redelivered", metadata: [LogKey.messageID: "\(message.id)", LogKey.error: "\(error.underlying)"])
+            logger.warning("the broker refused an acknowledgement; the message will be redelivered", metadata: [LogKey.messageID: "\(message.id)", LogKey.topic: "\(message.topic)", LogKey.error: "\(error.underlying)"])
             return
         } catch {
             stats.withLock { $0.failed += 1 }
+            count(MessagingMetrics.Name.handlerErrors, ("code", (error as? MessagingError)?.code.description ?? "handler"))
             await handleFailure(delivery, error: error)
         }
     }
@@ -133,10 +159,12 @@ public final class Subscription: Sendable {
             if let retry = options.retry, !Self.isPermanent(error), retry.allowsRetry(afterAttempt: delivery.deliveryCount) {
                 let delay = retry.delay(forRetry: delivery.deliveryCount)
                 stats.withLock { $0.retried += 1 }
+                count(MessagingMetrics.Name.retried)
                 logger.debug("handler failed; retrying", metadata: [LogKey.messageID: "\(message.id)", LogKey.attempt: "\(delivery.deliveryCount)", LogKey.error: "\(error)"])
                 try await settle(delivery, .requeue(delay: delay))
             } else {
                 stats.withLock { $0.deadLettered += 1 }
+                count(MessagingMetrics.Name.deadLettered, ("reason", reason))
                 logger.info("handler failed; dead-lettering", metadata: [LogKey.messageID: "\(message.id)", LogKey.reason: "\(reason)", LogKey.error: "\(error)"])
                 try await settle(delivery, .deadLetter(reason: reason, error: String(describing: error)))
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Tracing
 
 /// Options of one request.
 ///
@@ -136,13 +137,17 @@ public final class RequestReply: Sendable {
         let policy = options.retry ?? defaultRetry ?? .none
         try policy.validate()
         let replyQueue = try await ensureReplyQueue()
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await send(topic, message, replyQueue: replyQueue, timeout: timeout)
-            } catch let error as MessagingError where error.code == .timeout && policy.allowsRetry(afterAttempt: attempt) {
-                try await Task.sleep(for: policy.delay(forRetry: attempt))
+        // One client span around every attempt: the request, the server's handling and the reply share its trace.
+        return try await withSpan("request \(topic)", ofKind: .client) { span in
+            span.attributes["messaging.destination.name"] = topic
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    return try await send(topic, message, replyQueue: replyQueue, timeout: timeout)
+                } catch let error as MessagingError where error.code == .timeout && policy.allowsRetry(afterAttempt: attempt) {
+                    try await Task.sleep(for: policy.delay(forRetry: attempt))
+                }
             }
         }
     }
@@ -261,6 +266,7 @@ public final class RequestReply: Sendable {
             }
             reply.id = Message.makeID()
             reply.metadata.correlationId = request.metadata.correlationId ?? request.id
+            MessageTracing.inject(into: &reply)
             try await broker.send(reply, toQueue: replyTo, options: PublishOptions(persistent: false))
         }
     }

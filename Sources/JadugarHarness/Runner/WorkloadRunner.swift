@@ -193,7 +193,9 @@ struct WorkloadRunner: Sendable {
         let limit: Int? = w.backlog?.messages ?? w.messages
         let perProducerLimit: Int? = limit.map { ($0 + max(producerCount, 1) - 1) / max(producerCount, 1) }
         let subscriptionCount = subscriptions.count
-        let sampler = Task { await sample(label: label, epoch: epoch, warmup: warmup, counters: counters, subscriptions: subscriptionCount, publishLatency: publishLatency, endToEnd: endToEnd) }
+        // Queue depth as the broker itself reports it, for the metrics endpoint.
+        let depth = QueueDepthMonitor(broker: setup, queues: subscriptions.map(\.group), interval: .seconds(1))
+        let sampler = Task { await sample(label: label, epoch: epoch, warmup: warmup, counters: counters, subscriptions: subscriptionCount, publishLatency: publishLatency, endToEnd: endToEnd, depth: depth) }
         var producerTasks: [Task<Void, Never>] = []
         var producerIndex: UInt32 = 0
         for topic in topics {
@@ -266,9 +268,12 @@ struct WorkloadRunner: Sendable {
             if w.exitWhen == .idle, let last = subscriptions.map(\.ledger.lastDelivery).max(), ContinuousClock.now - last > .seconds(2), ContinuousClock.now - publishingEnded > .seconds(2) { break }
             try await Task.sleep(for: .milliseconds(20))
         }
+        // Stop every consumer from pulling and let each settle what it holds before any stream
+        // closes: closing one first would requeue its in-hand messages to a consumer still running.
         consumersStopped.store(true, ordering: .relaxed)
-        for stream in streams { await stream.close() }
+        for task in consumerTasks { task.cancel() }
         for task in consumerTasks { await task.value }
+        for stream in streams { await stream.close() }
         sampler.cancel()
         let timeSeries = await sampler.value
 
@@ -337,13 +342,14 @@ struct WorkloadRunner: Sendable {
         return [UInt8](repeating: 0x2A, count: max(size, MessageStamp.size))
     }
 
-    private func sample(label: String, epoch: ContinuousClock.Instant, warmup: Duration, counters: Counters, subscriptions: Int, publishLatency: LatencyRecorder, endToEnd: LatencyRecorder) async -> [TimeSample] {
+    private func sample(label: String, epoch: ContinuousClock.Instant, warmup: Duration, counters: Counters, subscriptions: Int, publishLatency: LatencyRecorder, endToEnd: LatencyRecorder, depth: QueueDepthMonitor) async -> [TimeSample] {
         var samples: [TimeSample] = []
         var previous = (confirmed: 0, delivered: 0, errors: 0)
         var tick = epoch
         while !Task.isCancelled {
             tick = tick + .seconds(1)
             try? await Task.sleep(until: tick)
+            await depth.sample()
             let confirmed = counters.confirmed.load(ordering: .relaxed)
             let delivered = counters.delivered.load(ordering: .relaxed)
             let errors = counters.errors.load(ordering: .relaxed)
