@@ -70,7 +70,7 @@ public struct ScenarioRunner: Sendable {
         }
         return RunReport(
             runID: runID, startedAt: started, finishedAt: Date(),
-            environment: RunEnvironment.current(brokers: brokers, clientLibraries: options.clientLibraries),
+            environment: await RunEnvironment.current(brokers: brokers, clientLibraries: options.clientLibraries),
             scenario: scenario.source, workloads: workloads, conformance: conformance
         )
     }
@@ -113,7 +113,7 @@ public struct RunOptions: Sendable {
 
 extension RunEnvironment {
     /// Describes this machine.
-    static func current(brokers: [BrokerDescription], clientLibraries: [String: String]) -> RunEnvironment {
+    static func current(brokers: [BrokerDescription], clientLibraries: [String: String]) async -> RunEnvironment {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
         let release = (try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? ""
@@ -127,8 +127,8 @@ extension RunEnvironment {
             cores: ProcessInfo.processInfo.activeProcessorCount,
             memoryBytes: ProcessInfo.processInfo.physicalMemory,
             operatingSystem: "\(pretty ?? "Linux") (kernel \(kernel))",
-            toolchain: Shell.firstLine("swift --version 2>/dev/null") ?? "unknown",
-            gitCommit: Shell.firstLine("git rev-parse HEAD 2>/dev/null"),
+            toolchain: await Shell.firstLine("swift --version 2>/dev/null") ?? "unknown",
+            gitCommit: await Shell.firstLine("git rev-parse HEAD 2>/dev/null"),
             clientLibraries: clientLibraries,
             brokers: brokers
         )
@@ -162,18 +162,28 @@ public enum Shell {
         }
     }
 
-    static func firstLine(_ command: String) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init)
-        return process.terminationStatus == 0 ? line : nil
+    /// The first line a command prints, or `nil` when it fails. Waits on a thread of its own:
+    /// `swift --version` can take a second, and a blocked cooperative thread starves everything else.
+    static func firstLine(_ command: String) async -> String? {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", command]
+                let output = Pipe()
+                process.standardOutput = output
+                process.standardError = FileHandle.nullDevice
+                guard (try? process.run()) != nil else {
+                    continuation.resume(returning: nil)
+                    return
+                }
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init)
+                continuation.resume(returning: process.terminationStatus == 0 ? line : nil)
+            }
+            thread.start()
+        }
     }
 }
 
