@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "JadugarKafka", targets: ["JadugarKafka"]),
         .library(name: "JadugarBrokers", targets: ["JadugarBrokers"]),
         .library(name: "JadugarHarness", targets: ["JadugarHarness"]),
+        .library(name: "JadugarSecurity", targets: ["JadugarSecurity"]),
         .executable(name: "jadugar", targets: ["jadugar"]),
     ],
     dependencies: [
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
@@ -68,6 +70,10 @@ let package = Package(
             dependencies: ["Jadugar", "JadugarRedis", "JadugarRabbitMQ", "JadugarKafka"]
         ),
         .target(
+            name: "JadugarSecurity",
+            dependencies: ["Jadugar", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
             name: "JadugarHarness",
             dependencies: [
                 "Jadugar",
@@ -96,6 +102,7 @@ let package = Package(
         ]),
         .testTarget(name: "JadugarPublisherTests", dependencies: ["JadugarPublisher"]),
         .testTarget(name: "JadugarConformanceTests", dependencies: ["Jadugar", "JadugarConformance"]),
+        .testTarget(name: "JadugarSecurityTests", dependencies: ["Jadugar", "JadugarSecurity", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JadugarHarnessTests", dependencies: ["Jadugar", "JadugarHarness"]),
         .testTarget(name: "JadugarRedisTests", dependencies: ["Jadugar", "JadugarRedis", "JadugarConformance"]),
         .testTarget(name: "JadugarRabbitMQTests", dependencies: ["Jadugar", "JadugarRabbitMQ", "JadugarConformance"]),
