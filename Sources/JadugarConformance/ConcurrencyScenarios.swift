@@ -49,9 +49,11 @@ enum ConcurrencyScenarios {
                         }
                         try await context.publish(range, topic: topic)
                         try await context.expectAll(tracker, count: perTopic, "topic \(t)")
+                        // Let the consumer finish acknowledging before its stream closes.
                         consumer.cancel()
+                        let outcome = await consumer.result
                         await stream.close()
-                        if case .failure(let error) = await consumer.result, !(error is CancellationError) { throw error }
+                        if case .failure(let error) = outcome, !(error is CancellationError) { throw error }
                     }
                 }
                 try await group.waitForAll()

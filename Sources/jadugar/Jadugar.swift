@@ -7,9 +7,13 @@ struct JadugarCommand: AsyncParsableCommand {
         abstract: "Messaging conformance and benchmarks across RabbitMQ, Kafka, Redis and the embedded broker.",
         discussion: """
             Examples:
+              jadugar run                                   # Scenarios/default.yaml on the embedded broker
+              jadugar run Scenarios/throughput.yaml --broker memory:// --broker redis://127.0.0.1:6379
               jadugar conform --broker memory://
-              jadugar conform --broker memory:// --short --only delivery
+              jadugar compare reports/baseline/report.json reports/latest/report.json --threshold 0.1
+              jadugar report reports/latest --format html -o report.html
+              jadugar brokers check redis://127.0.0.1:6379
             """,
-        subcommands: [ConformCommand.self]
+        subcommands: [RunCommand.self, ConformCommand.self, CompareCommand.self, ReportCommand.self, BrokersCommand.self]
     )
 }

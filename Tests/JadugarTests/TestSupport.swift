@@ -19,7 +19,7 @@ func connectedManager(_ options: MessageOptions = MessageOptions()) async throws
 }
 
 /// Waits until `condition` holds, polling, at most `limit`.
-func eventually(within limit: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+func eventually(within limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

@@ -81,7 +81,7 @@ public struct ScenarioRunner: Sendable {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "\(formatter.string(from: date))-\(Message.makeID().suffix(4))"
+        return "\(formatter.string(from: date))-\(String(UInt16.random(in: .min ... .max), radix: 16).leftPadded(to: 4))"
     }
 }
 
@@ -184,6 +184,12 @@ public enum Shell {
             }
             thread.start()
         }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
     }
 }
 

@@ -1,0 +1,8 @@
+import Jadugar
+
+/// Registers every broker adapter the CLI knows, and reports their client libraries.
+enum Brokers {
+    static func registerAll() {}
+
+    static func clientLibraries() -> [String: String] { [:] }
+}
