@@ -43,8 +43,8 @@ enum ConcurrencyScenarios {
                             while let delivery = try await stream.next() {
                                 let index = try context.verify(delivery.message)
                                 try context.require(range.contains(index), "topic \(t) received message \(index) of another topic")
-                                tracker.record(delivery.message.id)
                                 try await delivery.ack()
+                                tracker.record(delivery.message.id)
                             }
                         }
                         try await context.publish(range, topic: topic)

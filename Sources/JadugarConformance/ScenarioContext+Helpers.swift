@@ -12,13 +12,15 @@ extension ScenarioContext {
         }
     }
 
-    /// Consumes a stream in the background: verifies, records and (optionally) acknowledges each delivery.
+    /// Consumes a stream in the background: verifies, (optionally) acknowledges, then records each
+    /// delivery. Recording after the ack means that once ``expectAll(_:count:_:)`` is satisfied every
+    /// expected message is settled, so closing the stream right after cannot redeliver one.
     public func drain(_ stream: DeliveryStream, into tracker: DeliveryTracker, size: Int = 32, ack: Bool = true) -> Task<Void, any Error> {
         Task {
             while let delivery = try await stream.next() {
                 _ = try verify(delivery.message, size: size)
-                tracker.record(delivery.message.id)
                 if ack { try await delivery.ack() }
+                tracker.record(delivery.message.id)
             }
         }
     }

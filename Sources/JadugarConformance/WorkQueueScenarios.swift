@@ -32,8 +32,13 @@ enum WorkQueueScenarios {
             for i in (2 * n)..<(2 * n + 10) { try await queue.enqueue(context.message(i)) }
             context.count { $0.published += 10 }
             let cleared = try await queue.clear()
-            try context.require(cleared >= 8 && cleared <= 10, "clear removed \(cleared) jobs, expected about 10")
             let after = try await queue.getStatus()
+            // A broker that reads ahead (prefetch, a consumer-side buffer) already handed some of the
+            // ten to the paused worker: those are in flight, not clearable, and not lost.
+            try context.require(
+                cleared <= 10 && cleared + after.inFlight >= 8,
+                "clear removed \(cleared) jobs with \(after.inFlight) in flight, expected the ten between them"
+            )
             try context.require(after.pending == 0, "\(after.pending) jobs pending after clear")
             // The handler reports a job done just before the work queue counts it: wait for the count.
             _ = try? await context.within(.seconds(5), "the metrics") {

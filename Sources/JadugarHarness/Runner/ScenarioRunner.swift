@@ -141,25 +141,10 @@ extension RunEnvironment {
 /// try await Shell.run("scripts/brokers restart redis")
 /// ```
 public enum Shell {
-    /// Runs a command with `/bin/sh -c`; fails with its exit status and the end of its output (credentials redacted).
+    /// Runs a command with `/bin/sh -c` and a clean signal mask (see ``BrokerCommand``); fails
+    /// with its exit status and the end of its output (credentials redacted).
     public static func run(_ command: String) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", command]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            process.terminationHandler = { process in
-                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                if process.terminationStatus == 0 {
-                    continuation.resume()
-                } else {
-                    continuation.resume(throwing: MessagingError(.brokerError, "'\(command)' exited with \(process.terminationStatus): \(BrokerURL.redact(String(text.suffix(500))))"))
-                }
-            }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
+        try await BrokerCommand.check(command)
     }
 
     /// The first line a command prints, or `nil` when it fails. Waits on a thread of its own:
