@@ -1,1 +1,0 @@
-// The Redis adapter lands here (see the open issue).
