@@ -1,1 +1,0 @@
-// The RabbitMQ adapter lands here (see the open issue).
