@@ -1,1 +1,0 @@
-// The Kafka adapter lands here (see the open issue).
