@@ -67,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "JadugarBrokers",
-            dependencies: ["Jadugar", "JadugarRedis", "JadugarRabbitMQ", "JadugarKafka"]
+            dependencies: ["Jadugar", "JadugarRedis", "JadugarRabbitMQ", "JadugarKafka", "CHiredis", "CRabbitMQ", "CRdKafka"]
         ),
         .target(
             name: "JadugarSecurity",
@@ -91,6 +91,7 @@ let package = Package(
                 "Jadugar",
                 "JadugarConformance",
                 "JadugarHarness",
+                "JadugarBrokers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -103,7 +104,7 @@ let package = Package(
         .testTarget(name: "JadugarPublisherTests", dependencies: ["JadugarPublisher"]),
         .testTarget(name: "JadugarConformanceTests", dependencies: ["Jadugar", "JadugarConformance"]),
         .testTarget(name: "JadugarSecurityTests", dependencies: ["Jadugar", "JadugarSecurity", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "JadugarHarnessTests", dependencies: ["Jadugar", "JadugarHarness"]),
+        .testTarget(name: "JadugarHarnessTests", dependencies: ["Jadugar", "JadugarHarness", "JadugarBrokers", "JadugarConformance"]),
         .testTarget(name: "JadugarRedisTests", dependencies: ["Jadugar", "JadugarRedis", "JadugarConformance"]),
         .testTarget(name: "JadugarRabbitMQTests", dependencies: ["Jadugar", "JadugarRabbitMQ", "JadugarConformance"]),
         .testTarget(name: "JadugarKafkaTests", dependencies: ["Jadugar", "JadugarKafka", "JadugarConformance"]),

@@ -18,7 +18,10 @@ public final class ScenarioContext: Sendable {
         self.broker = broker
         self.factory = factory
         self.configuration = configuration
-        self.prefix = "cf.\(scenario.replacingOccurrences(of: ".", with: "-")).\(Message.makeID().suffix(10))"
+        // The id's first half is random per process, its second a counter: both, so that names do
+        // not repeat across runs and pick up what an earlier run left in a durable queue.
+        let id = Message.makeID()
+        self.prefix = "cf.\(scenario.replacingOccurrences(of: ".", with: "-")).\(id.prefix(8))\(id.suffix(8))"
     }
 
     /// A name no other scenario or run uses: `cf.<scenario>.<id>.<label>`.

@@ -1,8 +1,12 @@
-import Jadugar
+import JadugarBrokers
 
 /// Registers every broker adapter the CLI knows, and reports their client libraries.
 enum Brokers {
-    static func registerAll() {}
+    static func registerAll() {
+        JadugarBrokers.registerAll()
+    }
 
-    static func clientLibraries() -> [String: String] { [:] }
+    static func clientLibraries() -> [String: String] {
+        JadugarBrokers.clientLibraryVersions()
+    }
 }
