@@ -15,6 +15,7 @@ struct RunCommand: AsyncParsableCommand {
               jadugar run
               jadugar run Scenarios/throughput.yaml --broker memory:// --broker redis://127.0.0.1:6379
               jadugar run Scenarios/latency.yaml --output /tmp/reports --quiet
+              jadugar run Scenarios/soak.yaml --broker redis://127.0.0.1:6379 --metrics-port 9464
               jadugar run Scenarios/conformance.yaml --broker amqp://guest:guest@127.0.0.1:5672/%2f --restart rabbitmq='scripts/brokers restart rabbitmq'
             """
     )
@@ -37,15 +38,30 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No progress line.")
     var quiet = false
 
+    @Option(name: .long, help: "Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while the run lasts (0 picks a free port).")
+    var metricsPort: Int?
+
     func validate() throws {
         for entry in restart where !entry.contains("=") {
             throw ValidationError("--restart takes NAME=COMMAND, got '\(entry)'")
         }
         for url in broker { _ = try BrokerURL(url) }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be between 0 and 65535, got \(metricsPort)")
+        }
     }
 
     func run() async throws {
         Brokers.registerAll()
+        var metricsServer: MetricsServer?
+        if let metricsPort {
+            MetricsServer.bootstrapMetrics()
+            let server = try MetricsServer(port: metricsPort)
+            server.start()
+            metricsServer = server
+            print("Metrics: http://127.0.0.1:\(server.port)/metrics")
+        }
+        defer { metricsServer?.stop() }
         let files = scenarios.isEmpty ? ["Scenarios/default.yaml"] : scenarios
         var restarts: [String: String] = [:]
         for entry in restart {

@@ -143,7 +143,11 @@ enum ReportFixture {
             publishDelay: delay,
             timeSeries: timeSeries(profile),
             sweep: withSweep ? sweep(profile) : [],
-            rateSearch: search
+            rateSearch: search,
+            faults: withSearch ? [
+                FaultResult(name: "restart the broker", atSeconds: 20.1, command: "scripts/brokers restart \(profile.name)", outcome: "ran", detail: nil, reconnectSeconds: 2.4, confirmedBefore: confirmed / 3),
+                FaultResult(name: "drop connections", atSeconds: 40, command: "", outcome: "skipped", detail: "no command for \(profile.name) in this fault", reconnectSeconds: nil, confirmedBefore: confirmed * 2 / 3),
+            ] : nil
         )
     }
 

@@ -161,6 +161,29 @@ public enum MarkdownReport {
             out += sweepTable(results.flatMap { result in result.sweep.map { (result.broker, $0) } })
         }
 
+        let faulted = results.filter { !($0.faults ?? []).isEmpty }
+        if !faulted.isEmpty {
+            out.append("**Faults**")
+            out.append("")
+            out.append("| Broker | Fault | At | Outcome | Reconnect | Published | Confirmed | Delivered | Duplicates | Lost | Guarantee held |")
+            out.append("|---|---|--:|---|--:|--:|--:|--:|--:|--:|---|")
+            for result in faulted {
+                let s = result.summary
+                let guarantee = s.lost == 0 ? "at-least-once: every confirmed message delivered" : "**no: \(s.lost) confirmed messages lost**"
+                for fault in result.faults ?? [] {
+                    out.append(row([
+                        ReportText.markdownCode(result.broker), ReportText.markdown(fault.name),
+                        ReportText.number(fault.atSeconds, decimals: 1) + " s",
+                        fault.outcome == "ran" ? "ran" : "**\(fault.outcome)**" + (fault.detail.map { ": " + ReportText.markdown($0) } ?? ""),
+                        fault.reconnectSeconds.map { ReportText.number($0, decimals: 2) + " s" } ?? "–",
+                        ReportText.number(Double(s.published)), ReportText.number(Double(s.confirmed)), ReportText.number(Double(s.delivered)),
+                        ReportText.number(Double(s.duplicates)), flagged(s.lost), guarantee,
+                    ]))
+                }
+            }
+            out.append("")
+        }
+
         let searches = results.compactMap { result in result.rateSearch.map { (result.broker, $0) } }
         if !searches.isEmpty {
             out.append("**Maximum sustainable rate**")

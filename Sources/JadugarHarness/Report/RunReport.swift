@@ -156,9 +156,11 @@ public struct WorkloadResult: Codable, Sendable, Equatable {
     public var sweep: [SweepPoint]
     /// The maximum-sustainable-rate search, when the rate was `max`.
     public var rateSearch: RateSearch?
+    /// The faults injected during the run, in order; `nil` when the workload had none.
+    public var faults: [FaultResult]?
 
     /// Creates a result.
-    public init(name: String, broker: String, parameters: [String: String], summary: WorkloadSummary, publishLatency: LatencyDistribution, endToEndLatency: LatencyDistribution, publishDelay: LatencyDistribution, timeSeries: [TimeSample], sweep: [SweepPoint] = [], rateSearch: RateSearch? = nil) {
+    public init(name: String, broker: String, parameters: [String: String], summary: WorkloadSummary, publishLatency: LatencyDistribution, endToEndLatency: LatencyDistribution, publishDelay: LatencyDistribution, timeSeries: [TimeSample], sweep: [SweepPoint] = [], rateSearch: RateSearch? = nil, faults: [FaultResult]? = nil) {
         self.name = name
         self.broker = broker
         self.parameters = parameters
@@ -169,6 +171,37 @@ public struct WorkloadResult: Codable, Sendable, Equatable {
         self.timeSeries = timeSeries
         self.sweep = sweep
         self.rateSearch = rateSearch
+        self.faults = faults
+    }
+}
+
+/// What one injected fault did.
+public struct FaultResult: Codable, Sendable, Equatable {
+    /// The fault's name in the scenario file.
+    public var name: String
+    /// Seconds after the workload started when the command ran.
+    public var atSeconds: Double
+    /// The command, credentials redacted; empty when the fault was skipped.
+    public var command: String
+    /// `ran`, `failed` (the command exited non-zero) or `skipped` (no command for this broker).
+    public var outcome: String
+    /// Why it failed or was skipped, with the end of the command's output.
+    public var detail: String?
+    /// Seconds from the command's end to the first publish confirmed after it: how long the client
+    /// took to reconnect and publish again. `nil` when nothing was confirmed after it.
+    public var reconnectSeconds: Double?
+    /// Messages confirmed when the fault fired.
+    public var confirmedBefore: Int
+
+    /// Creates a fault result.
+    public init(name: String, atSeconds: Double, command: String, outcome: String, detail: String?, reconnectSeconds: Double?, confirmedBefore: Int) {
+        self.name = name
+        self.atSeconds = atSeconds
+        self.command = command
+        self.outcome = outcome
+        self.detail = detail
+        self.reconnectSeconds = reconnectSeconds
+        self.confirmedBefore = confirmedBefore
     }
 }
 

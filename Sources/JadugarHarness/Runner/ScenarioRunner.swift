@@ -43,7 +43,8 @@ public struct ScenarioRunner: Sendable {
             for workload in scenario.workloads {
                 let runner = WorkloadRunner(
                     workload: workload, brokerURL: parsed.redacted, brokerName: probe.name, runID: runID,
-                    workerID: options.workerID, progress: options.progress, factory: factory
+                    workerID: options.workerID, progress: options.progress, factory: factory,
+                    restartCommand: options.restartCommands[probe.name]
                 )
                 workloads.append(try await runner.run())
             }

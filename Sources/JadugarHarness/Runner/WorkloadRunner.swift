@@ -1,7 +1,9 @@
 import Atomics
 import Foundation
 import Histogram
+import Metrics
 import Jadugar
+import JadugarConformance
 import Synchronization
 
 /// Runs one workload against one broker and measures it.
@@ -18,6 +20,8 @@ struct WorkloadRunner: Sendable {
     let workerID: UInt16
     let progress: ProgressPrinter
     let factory: @Sendable () throws -> any MessageBroker
+    /// The broker's restart command, for faults with `action: restart`.
+    var restartCommand: String? = nil
 
     /// One measured phase.
     struct Phase: Sendable {
@@ -141,6 +145,7 @@ struct WorkloadRunner: Sendable {
         }
 
         let consumersStopped = ManagedAtomic<Bool>(false)
+        let extraStreams = StreamList()
         var consumerTasks: [Task<Void, Never>] = []
         var streams: [DeliveryStream] = []
         func startConsumers(drainRate: Double?) async throws {
@@ -148,15 +153,35 @@ struct WorkloadRunner: Sendable {
             for subscription in subscriptions {
                 for _ in 0..<w.consumersPerSubscription {
                     let client = try await connect()
-                    let stream = try await client.subscribe(subscription.topic, options: SubscribeOptions(group: subscription.group, autoAck: w.ack == .auto, prefetch: w.prefetch))
+                    let options = SubscribeOptions(group: subscription.group, autoAck: w.ack == .auto, prefetch: w.prefetch)
+                    var stream = try await client.subscribe(subscription.topic, options: options)
                     streams.append(stream)
                     let ledger = subscription.ledger
+                    let topic = subscription.topic
                     consumerTasks.append(Task {
                         var pending: [Delivery] = []
                         let batch: Int = if case .multi(let n) = w.ack { max(1, min(n, w.prefetch)) } else { 1 }
                         var next = ContinuousClock.now
                         while !consumersStopped.load(ordering: .relaxed) {
-                            guard let delivery = try? await stream.next() else { break }
+                            let received: Delivery?
+                            do {
+                                received = try await stream.next()
+                            } catch {
+                                received = nil
+                            }
+                            guard let delivery = received else {
+                                // The stream ended under a running consumer (a dropped connection, a
+                                // restarted broker): subscribe again, as an application would. What the
+                                // old stream held unacknowledged comes back as redeliveries.
+                                if consumersStopped.load(ordering: .relaxed) { break }
+                                pending.removeAll()
+                                try? await Task.sleep(for: .milliseconds(200))
+                                if let fresh = try? await client.subscribe(topic, options: options) {
+                                    extraStreams.append(fresh)
+                                    stream = fresh
+                                }
+                                continue
+                            }
                             let now = ContinuousClock.now
                             if let stamp = MessageStamp(delivery.message.payload), stamp.producer >> 16 == UInt32(workerID) {
                                 let fresh = ledger.record(producer: stamp.producer, sequence: stamp.sequence)
@@ -249,13 +274,20 @@ struct WorkloadRunner: Sendable {
                                 counters.errors.wrappingIncrement(ordering: .relaxed)
                                 counters.firstError.withLock { if $0 == nil { $0 = String(describing: error) } }
                                 if Task.isCancelled { return }
+                                // The broker is away (a fault, a restart): do not spin on instant failures.
+                                try? await Task.sleep(for: .milliseconds(20))
                             }
                         }
                     })
                 }
             }
         }
+        let publishingDone = ManagedAtomic<Bool>(false)
+        let faultTask: Task<[FaultResult], Never>? = w.faults.isEmpty ? nil : Task {
+            await injectFaults(w.faults, epoch: epoch, counters: counters, publishingDone: publishingDone, nanos: nanos)
+        }
         for task in producerTasks { await task.value }
+        publishingDone.store(true, ordering: .relaxed)
         let publishingEnded = ContinuousClock.now
 
         if let backlog = w.backlog { try await startConsumers(drainRate: backlog.drainRate) }
@@ -273,10 +305,11 @@ struct WorkloadRunner: Sendable {
         consumersStopped.store(true, ordering: .relaxed)
         for task in consumerTasks { task.cancel() }
         for task in consumerTasks { await task.value }
-        for stream in streams { await stream.close() }
+        for stream in streams + extraStreams.all { await stream.close() }
         sampler.cancel()
         let timeSeries = await sampler.value
 
+        let faultResults = await faultTask?.value
         let lost = subscriptions.reduce(0) { $0 + $1.ledger.missing(from: confirmedLedger) }
         let duplicates = subscriptions.reduce(0) { $0 + $1.ledger.duplicates }
         let delivered = subscriptions.reduce(0) { $0 + $1.ledger.distinct }
@@ -307,7 +340,8 @@ struct WorkloadRunner: Sendable {
             publishLatency: LatencyDistribution(histogram: publishLatency.total),
             endToEndLatency: LatencyDistribution(histogram: endToEnd.total),
             publishDelay: LatencyDistribution(histogram: publishDelay.total),
-            timeSeries: timeSeries
+            timeSeries: timeSeries,
+            faults: faultResults
         )
         let delayP99 = publishDelay.total.totalCount == 0 ? 0 : Double(publishDelay.total.valueAtPercentile(99))
         var held = summary.errors == 0 && lost == 0 && delayP99 <= 10_000
@@ -316,6 +350,67 @@ struct WorkloadRunner: Sendable {
         }
         progress.finish("[\(brokerName)] \(label): \(Int(summary.publishRate)) msg/s published, \(Int(summary.consumeRate)) msg/s consumed, p99 end-to-end \(Self.ms(result.endToEndLatency.percentiles["p99"])), lost \(lost), duplicates \(duplicates), errors \(summary.errors)")
         return Phase(result: result, publishDelayP99: delayP99, held: held)
+    }
+
+    /// Fires each fault in turn when its trigger is reached, runs its command, and times the
+    /// client's recovery as the first confirm after the command returned.
+    private func injectFaults(_ faults: [Workload.Fault], epoch: ContinuousClock.Instant, counters: Counters, publishingDone: ManagedAtomic<Bool>, nanos: (ContinuousClock.Instant) -> Int64) async -> [FaultResult] {
+        var results: [FaultResult] = []
+        for fault in faults {
+            // Wait for the trigger; a workload that ends first skips the fault.
+            var reached = false
+            while !publishingDone.load(ordering: .relaxed) {
+                switch fault.trigger {
+                case .after(let duration): reached = ContinuousClock.now >= epoch + duration
+                case .afterMessages(let count): reached = counters.confirmed.load(ordering: .relaxed) >= count
+                }
+                if reached { break }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            let at = epoch.duration(to: .now).seconds
+            let confirmedBefore = counters.confirmed.load(ordering: .relaxed)
+            func skipped(_ why: String) -> FaultResult {
+                FaultResult(name: fault.name, atSeconds: at, command: "", outcome: "skipped", detail: why, reconnectSeconds: nil, confirmedBefore: confirmedBefore)
+            }
+            guard reached else {
+                results.append(skipped("the workload stopped publishing before \(fault.trigger)"))
+                continue
+            }
+            let command: String?
+            switch fault.action {
+            case .restart: command = restartCommand
+            case .command(let commands): command = commands[brokerName] ?? commands["*"]
+            }
+            guard let command else {
+                results.append(skipped(fault.action == .restart
+                    ? "no restart command for \(brokerName): pass --restart \(brokerName)=COMMAND"
+                    : "no command for \(brokerName) in this fault"))
+                continue
+            }
+            progress.update("[\(brokerName)] fault '\(fault.name)': \(BrokerURL.redact(command))")
+            let outcome: (String, String?)
+            do {
+                let result = try await BrokerCommand.run(command, timeout: .seconds(300))
+                outcome = result.status == 0 ? ("ran", nil) : ("failed", "exit status \(result.status): \(BrokerURL.redact(String(result.output.suffix(400))))")
+            } catch {
+                outcome = ("failed", BrokerURL.redact(String(describing: error)))
+            }
+            let commandEnded = nanos(.now)
+            var reconnect: Double?
+            while !publishingDone.load(ordering: .relaxed) {
+                let last = Int64(counters.lastConfirmNanos.load(ordering: .relaxed))
+                if last > commandEnded {
+                    reconnect = Double(last - commandEnded) / 1e9
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            results.append(FaultResult(
+                name: fault.name, atSeconds: at, command: BrokerURL.redact(command), outcome: outcome.0, detail: outcome.1,
+                reconnectSeconds: reconnect, confirmedBefore: confirmedBefore
+            ))
+        }
+        return results
     }
 
     static func ms(_ micros: Double?) -> String {
@@ -345,6 +440,12 @@ struct WorkloadRunner: Sendable {
     private func sample(label: String, epoch: ContinuousClock.Instant, warmup: Duration, counters: Counters, subscriptions: Int, publishLatency: LatencyRecorder, endToEnd: LatencyRecorder, depth: QueueDepthMonitor) async -> [TimeSample] {
         var samples: [TimeSample] = []
         var previous = (confirmed: 0, delivered: 0, errors: 0)
+        // The runner counts in atomics on the hot path; once a second the deltas go to swift-metrics,
+        // so `jadugar run --metrics-port` shows the run's rates beside the broker's queue depth.
+        let dimensions = [("broker", brokerName), ("topic", label)]
+        let publishedMetric = Counter(label: MessagingMetrics.Name.published, dimensions: dimensions)
+        let errorsMetric = Counter(label: MessagingMetrics.Name.publishErrors, dimensions: dimensions + [("code", "any")])
+        let deliveredMetric = Counter(label: MessagingMetrics.Name.delivered, dimensions: [("broker", brokerName), ("queue", label), ("group", "runner")])
         var tick = epoch
         while !Task.isCancelled {
             tick = tick + .seconds(1)
@@ -365,6 +466,9 @@ struct WorkloadRunner: Sendable {
                 endToEndP99: endToEnd.takeIntervalP99()
             )
             samples.append(sample)
+            publishedMetric.increment(by: max(0, confirmed - previous.confirmed))
+            deliveredMetric.increment(by: max(0, delivered - previous.delivered))
+            errorsMetric.increment(by: max(0, errors - previous.errors))
             previous = (confirmed, delivered, errors)
             progress.update("[\(brokerName)] \(label)  \(String(format: "%5.1f", time)) s  \(Int(sample.publishRate)) msg/s out  \(Int(sample.consumeRate)) msg/s in  p99 \(Self.ms(sample.endToEndP99))  backlog \(sample.backlog)  errors \(errors)")
         }
@@ -408,4 +512,13 @@ enum RunnerOverhead {
         let elapsed = ContinuousClock.now - start
         return (Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9) / Double(iterations)
     }()
+}
+
+/// Streams opened by consumers that re-subscribed after a fault, closed with the others at the end.
+final class StreamList: Sendable {
+    private let streams = Mutex<[DeliveryStream]>([])
+
+    func append(_ stream: DeliveryStream) { streams.withLock { $0.append(stream) } }
+
+    var all: [DeliveryStream] { streams.withLock { $0 } }
 }

@@ -53,6 +53,8 @@ public struct Workload: Sendable, Equatable {
     public var consumerDelay: Duration = .zero
     /// Build a backlog first, then drain it.
     public var backlog: Backlog?
+    /// Faults injected while the workload runs: broker restarts, dropped connections.
+    public var faults: [Fault] = []
     /// The matrix values that produced this workload, for reports.
     public var matrixValues: [String: String] = [:]
 
@@ -168,6 +170,53 @@ public struct Workload: Sendable, Equatable {
     }
 
     /// The parameters as strings, for report tables.
+    /// A fault injected during a run: a command run at a time or after a number of confirmed
+    /// messages, whose effect the report counts (published, confirmed, delivered, duplicates, lost)
+    /// and times (until the first confirm after it).
+    ///
+    /// ```swift
+    /// var workload = Workload(name: "restart")
+    /// workload.faults = [Workload.Fault(name: "restart", trigger: .after(.seconds(5)), action: .restart)]
+    /// ```
+    public struct Fault: Sendable, Equatable {
+        /// When it fires.
+        public enum Trigger: Sendable, Equatable, CustomStringConvertible {
+            /// This long after the workload's publishing starts (warm-up included).
+            case after(Duration)
+            /// Once this many messages are confirmed.
+            case afterMessages(Int)
+
+            public var description: String {
+                switch self {
+                case .after(let duration): "at \(duration)"
+                case .afterMessages(let count): "after \(count) messages"
+                }
+            }
+        }
+
+        /// What it does.
+        public enum Action: Sendable, Equatable {
+            /// The broker's restart command (`jadugar run --restart NAME=COMMAND`).
+            case restart
+            /// A shell command per broker name (`*` for any broker); brokers without one skip the fault.
+            case command([String: String])
+        }
+
+        /// The name reports use.
+        public var name: String
+        /// When it fires.
+        public var trigger: Trigger
+        /// What it runs.
+        public var action: Action
+
+        /// Creates a fault.
+        public init(name: String, trigger: Trigger, action: Action) {
+            self.name = name
+            self.trigger = trigger
+            self.action = action
+        }
+    }
+
     public var parameters: [String: String] {
         var values: [String: String] = [
             "topics": "\(topics)", "partitions": "\(partitions)", "subscriptionsPerTopic": "\(subscriptionsPerTopic)",
@@ -180,6 +229,7 @@ public struct Workload: Sendable, Equatable {
         if let messages { values["messages"] = "\(messages)" }
         if let backlog { values["backlog"] = "\(backlog.messages)\(backlog.drainRate.map { " at \(Int($0))/s" } ?? "")" }
         if let payloadFile { values["payloadFile"] = payloadFile }
+        if !faults.isEmpty { values["faults"] = faults.map { "\($0.name) \($0.trigger)" }.joined(separator: "; ") }
         return values
     }
 }

@@ -7,7 +7,7 @@ struct WorkloadParser {
     static let fields = [
         "name", "topics", "partitions", "subscriptionsPerTopic", "consumersPerSubscription", "producersPerTopic",
         "messageSize", "payloadFile", "keys", "rate", "warmup", "duration", "messages", "exitWhen", "drainTimeout",
-        "ack", "prefetch", "persistent", "confirms", "inFlight", "consumerDelay", "backlog", "matrix",
+        "ack", "prefetch", "persistent", "confirms", "inFlight", "consumerDelay", "backlog", "faults", "matrix",
     ]
 
     func parse(_ node: Node, path: String, defaults: [String: Node]) throws -> [Workload] {
@@ -89,6 +89,7 @@ struct WorkloadParser {
             } ?? nil
             w.backlog = Workload.Backlog(messages: try reader.int(count, "\(f).messages", minimum: 1), drainRate: drain)
         }
+        if let (n, f) = field("faults") { w.faults = try faults(n, f) }
         if w.duration == nil && w.messages == nil && w.backlog == nil {
             throw reader.error(fields["name"], path, "give a duration or a number of messages, or the run never ends")
         }
@@ -96,6 +97,39 @@ struct WorkloadParser {
             throw reader.error(fields["payloadFile"], "\(path).payloadFile", "a payload file fixes the size; remove the size distribution")
         }
         return w
+    }
+
+    private func faults(_ node: Node, _ field: String) throws -> [Workload.Fault] {
+        guard case .sequence(let entries) = node else {
+            throw reader.error(node, field, "expected a list of faults, each with a name, 'at' or 'afterMessages', and 'action: restart' or a 'command'")
+        }
+        return try entries.enumerated().map { index, entry in
+            let path = "\(field)[\(index)]"
+            let e = try reader.mapping(entry, path, allowed: ["name", "at", "afterMessages", "action", "command"])
+            let name = try e["name"].map { try reader.string($0, "\(path).name") } ?? "fault\(index + 1)"
+            let trigger: Workload.Fault.Trigger
+            switch (e["at"], e["afterMessages"]) {
+            case (let at?, nil): trigger = .after(try reader.duration(at, "\(path).at"))
+            case (nil, let count?): trigger = .afterMessages(try reader.int(count, "\(path).afterMessages", minimum: 1))
+            case (_?, _?): throw reader.error(entry, path, "give either 'at' or 'afterMessages', not both")
+            case (nil, nil): throw reader.error(entry, path, "a fault needs 'at' (a duration) or 'afterMessages' (a count)")
+            }
+            switch (e["action"], e["command"]) {
+            case (let action?, nil):
+                let text = try reader.string(action, "\(path).action")
+                guard text == "restart" else { throw reader.error(action, "\(path).action", "the only action is 'restart' (the broker's --restart command); use 'command' for anything else, got '\(text)'") }
+                return Workload.Fault(name: name, trigger: trigger, action: .restart)
+            case (nil, let command?):
+                if case .scalar = command { return Workload.Fault(name: name, trigger: trigger, action: .command(["*": try reader.string(command, "\(path).command")])) }
+                let perBroker = try reader.mapping(command, "\(path).command", allowed: ["*", "memory", "redis", "rabbitmq", "kafka"])
+                var commands: [String: String] = [:]
+                for (broker, value) in perBroker { commands[broker] = try reader.string(value, "\(path).command.\(broker)") }
+                guard !commands.isEmpty else { throw reader.error(command, "\(path).command", "expected a command, or a mapping from broker name to command") }
+                return Workload.Fault(name: name, trigger: trigger, action: .command(commands))
+            case (_?, _?): throw reader.error(entry, path, "give either 'action: restart' or 'command', not both")
+            case (nil, nil): throw reader.error(entry, path, "a fault needs 'action: restart' or a 'command'")
+            }
+        }
     }
 
     private func messageSize(_ node: Node, _ field: String) throws -> Workload.MessageSize {
