@@ -14,6 +14,7 @@ let package = Package(
         .package(name: "Jadugar", path: "../"),
         // Without the trait list, resolution tries to fetch the runtime interposer, which is not
         // available here; MallocInterposer alone gives the malloc counters we gate on.
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -22,6 +23,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "JadugarPublisher", package: "Jadugar"),
+                .product(name: "Jadugar", package: "Jadugar"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ],
             path: "Benchmarks/PublisherBenchmarks",
             plugins: [

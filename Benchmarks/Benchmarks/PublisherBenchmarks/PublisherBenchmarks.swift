@@ -1,4 +1,6 @@
+import Atomics
 import Benchmark
+import Jadugar
 import JadugarPublisher
 
 // Throughput and latency are for the reports (2-core machines are noisy); CI gates only on the
@@ -182,5 +184,82 @@ let benchmarks: @Sendable () -> Void = {
         pool.set(ConnectionPool<Int>(configuration: .init(maxConnections: 4), make: { 42 }, close: { _ in }))
     } teardown: {
         await pool.take()?.shutdown()
+    }
+
+    // MARK: End to end on the memory broker
+
+    // Publish -> route -> queue -> consumer stream -> ack, in one process: one iteration publishes a
+    // thousand 64-byte messages from 4 concurrent publishers and waits until the consumer has taken
+    // them all, so throughput is in thousands of delivered messages per second. Messages allocate
+    // (a Message, its payload and metadata), so allocations are gated per thousand, not at zero.
+    let endToEnd = Fixture<MemoryEndToEnd>()
+    Benchmark(
+        "MemoryBroker_publishDeliver",
+        configuration: .init(
+            metrics: [.throughput, .wallClock, .mallocCountTotal],
+            timeUnits: .microseconds,
+            warmupIterations: 3,
+            scalingFactor: .kilo,
+            maxDuration: .seconds(3),
+            maxIterations: 1_000,
+            thresholds: [.mallocCountTotal: .init(relative: [.p90: 25])]
+        )
+    ) { benchmark in
+        try await endToEnd.value.round(benchmark.scaledIterations.count)
+    } setup: {
+        endToEnd.set(try await MemoryEndToEnd.start())
+    } teardown: {
+        await endToEnd.take()?.stop()
+    }
+}
+
+/// A private memory broker with one queue and one consumer that counts what it receives.
+final class MemoryEndToEnd: Sendable {
+    let broker: InMemoryBroker
+    /// Shared with the consumer task, which starts before this object exists.
+    let received: ManagedAtomic<Int>
+    let consumer: Task<Void, Never>
+    let payload = [UInt8](repeating: 0x2A, count: 64)
+
+    private init(broker: InMemoryBroker, received: ManagedAtomic<Int>, consumer: Task<Void, Never>) {
+        self.broker = broker
+        self.received = received
+        self.consumer = consumer
+    }
+
+    static func start() async throws -> MemoryEndToEnd {
+        let broker = InMemoryBroker()
+        try await broker.connect()
+        try await broker.createQueue("bench", options: QueueOptions())
+        let stream = try await broker.consume(queue: "bench", options: ConsumeOptions(prefetch: 1024, autoAck: true))
+        let received = ManagedAtomic<Int>(0)
+        let consumer = Task {
+            while let delivery = try? await stream.next() {
+                blackHole(delivery)
+                received.wrappingIncrement(ordering: .releasing)
+            }
+        }
+        return MemoryEndToEnd(broker: broker, received: received, consumer: consumer)
+    }
+
+    func round(_ count: Int) async throws {
+        let target = received.load(ordering: .acquiring) + count
+        let publishers = 4
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in 0..<publishers {
+                group.addTask {
+                    for _ in stride(from: p, to: count, by: publishers) {
+                        try await self.broker.send(Message(payload: self.payload), toQueue: "bench")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        while received.load(ordering: .acquiring) < target { await Task.yield() }
+    }
+
+    func stop() async {
+        consumer.cancel()
+        try? await broker.disconnect()
     }
 }
