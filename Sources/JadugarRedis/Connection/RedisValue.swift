@@ -67,6 +67,9 @@ enum RedisErrors {
             return MessagingError(.authenticationFailed, "\(doing): Redis refused the user name or password", brokerCode: code, brokerReason: text)
         case "NOPERM":
             return MessagingError(.accessDenied, "\(doing): the Redis user lacks a permission: \(sentence)", brokerCode: code, brokerReason: text)
+        case "ERR" where sentence.hasPrefix("The user executing the script can't run this command"):
+            // An ACL refusal inside the adapter's function library: Redis reports it as ERR, not NOPERM.
+            return MessagingError(.accessDenied, "\(doing): the Redis user lacks a permission: \(sentence)", brokerCode: code, brokerReason: text)
         case "NOT_FOUND", "NOGROUP":
             return MessagingError(.notFound, "\(doing): \(sentence)", brokerCode: code, brokerReason: text)
         case "PRECONDITION_FAILED":

@@ -46,6 +46,8 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
         var epoch: UInt64 = 0
         var closing = false
         var finished = false
+        /// Why the consumer ended on its own (Redis refused it for good); `next()` throws it.
+        var failure: MessagingError?
         var started = false
         var blocked = false
         var blockGeneration: UInt64 = 0
@@ -153,9 +155,10 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
         state.withLock { $0.releasing = true }
     }
 
-    /// Ends the consumer: pending `next()` calls return `nil`, `close()` calls return.
-    private func finish() {
+    /// Ends the consumer: pending `next()` calls return `nil` (or throw `failure`), `close()` calls return.
+    private func finish(failure: MessagingError? = nil) {
         let (waiters, closers) = state.withLock { state in
+            if let failure, state.failure == nil, !state.closing { state.failure = failure }
             state.finished = true
             state.closing = true
             state.releasing = true
@@ -167,7 +170,10 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
             return (state.waiters.map(\.continuation), state.closeWaiters)
         }
         session.remove(self)
-        for waiter in waiters { waiter.resume(returning: nil) }
+        let failure = state.withLock { $0.failure }
+        for waiter in waiters {
+            if let failure { waiter.resume(throwing: failure) } else { waiter.resume(returning: nil) }
+        }
         for closer in closers { closer.resume() }
     }
 
@@ -188,7 +194,9 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
                     state.waiters.append((waiterID, continuation))
                     return .none
                 }
-                if let ready {
+                if case .some(nil) = ready, let failure = state.withLock({ $0.failure }) {
+                    continuation.resume(throwing: failure)
+                } else if let ready {
                     continuation.resume(returning: ready)
                 } else {
                     signal.signal()
@@ -397,6 +405,7 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
         var giveBack = false
         var connectedOnce = false
         var gone = false
+        var failure: MessagingError?
         let block = session.configuration.blockTimeout
         loop: while !isClosing {
             if connection == nil || connection?.isBroken == true {
@@ -441,6 +450,7 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
                     }
                     connectedOnce = true
                 } catch let error as MessagingError where error.code == .notFound || error.code == .accessDenied {
+                    if error.code == .accessDenied { failure = error }
                     gone = true
                     break loop
                 } catch {
@@ -480,6 +490,11 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
             } catch let error as MessagingError where error.code == .notFound {
                 gone = true
                 break loop
+            } catch let error as MessagingError where error.code == .accessDenied {
+                // Retrying cannot help (an ACL refuses this user): end the stream with Redis's words.
+                link.events.emit(BrokerEvent(kind: .error, broker: "redis", detail: "consumer \(name) of '\(queue)': \(error)"))
+                failure = error
+                break loop
             } catch {
                 if connection?.isBroken != true {
                     link.events.emit(BrokerEvent(kind: .error, broker: "redis", detail: "consumer \(name) of '\(queue)': \(error)"))
@@ -492,7 +507,7 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
             giveBackOrphans(connection)
             _ = try? scriptValue(connection, session.script("release", [queue, name, "1", "1"]))
         }
-        finish()
+        finish(failure: failure)
         if !gone { session.wakeNoWait(queue: queue) }
     }
 
