@@ -183,6 +183,21 @@ public enum HTMLReport {
         }
         html += "</tbody></table></div>"
 
+        let faulted = results.filter { !($0.faults ?? []).isEmpty }
+        if !faulted.isEmpty {
+            html += "<table><thead><tr><th>Broker</th><th>Fault</th><th class=\"num\">At</th><th>Outcome</th><th class=\"num\">Reconnect</th><th class=\"num\">Lost</th></tr></thead><tbody>"
+            for result in faulted {
+                for fault in result.faults ?? [] {
+                    html += "<tr><td>\(brokerLabel(result.broker, palette))</td><td>\(ReportText.html(fault.name))</td>"
+                    html += num(ReportText.number(fault.atSeconds, decimals: 1) + " s")
+                    html += "<td>\(ReportText.html(fault.outcome + (fault.detail.map { ": " + $0 } ?? "")))</td>"
+                    html += num(fault.reconnectSeconds.map { ReportText.number($0, decimals: 2) + " s" } ?? "–")
+                    html += bad(result.summary.lost) + "</tr>"
+                }
+            }
+            html += "</tbody></table>"
+        }
+
         let keys = LatencyDistribution.percentileKeys
         html += "<table><thead><tr><th>Broker</th><th>Latency (ms)</th>" + keys.map { "<th class=\"num\">\(ReportText.html($0))</th>" }.joined()
         html += "<th class=\"num\">max</th><th class=\"num\">mean</th><th class=\"num\">samples</th></tr></thead><tbody>"
