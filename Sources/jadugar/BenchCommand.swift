@@ -41,6 +41,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Where run folders go.")
     var output: String = "reports"
 
+    @Flag(name: .long, help: "Publish persistent messages. Off by default, as the native tools publish: a persistent publish waits for the broker's disk.")
+    var persistent = false
+
     @Flag(name: .long, help: "Skip the native tools (Jadugar only).")
     var noNative = false
 
@@ -79,6 +82,7 @@ struct BenchCommand: AsyncParsableCommand {
                 inFlight: 256
                 prefetch: 256
                 ack: manual
+                persistent: \(persistent)
             """
         let scenario = try ScenarioFile.parse(yaml, file: "jadugar-bench.yaml")
         let options = RunOptions(progress: ProgressPrinter(quiet: quiet), clientLibraries: Brokers.clientLibraries())
@@ -127,7 +131,8 @@ struct BenchCommand: AsyncParsableCommand {
             # jadugar bench: \(messages) messages of \(size) bytes
 
             \(table)
-            Jadugar: \(producers) producers awaiting confirms (256 in flight each), one consumer with manual acks and prefetch 256; \
+            Jadugar: \(producers) producers awaiting confirms (256 in flight each), one consumer with manual acks and prefetch 256, \
+            \(persistent ? "persistent" : "transient (as the native tools publish)") messages; \
             rates are confirmed messages per second and delivered messages per second over the run.
             \(notes.joined(separator: "\n"))
 

@@ -335,6 +335,11 @@ struct WorkloadRunner: Sendable {
         )
         var parameters = w.parameters
         if let error = counters.firstError.withLock({ $0 }) { parameters["firstError"] = BrokerURL.redact(String(error.prefix(300))) }
+        if lost > 0, ContinuousClock.now >= drainDeadline {
+            // Lost means "confirmed, not delivered by the end of the run": say when the end was a
+            // drain deadline that slow consumers missed, rather than a message the broker dropped.
+            parameters["drain"] = "timed out after \(w.drainTimeout) with \(lost) confirmed messages not yet delivered (counted as lost); raise drainTimeout to wait longer"
+        }
         let result = WorkloadResult(
             name: w.name, broker: brokerName, parameters: parameters, summary: summary,
             publishLatency: LatencyDistribution(histogram: publishLatency.total),
