@@ -221,7 +221,10 @@ extension ConnectionPool {
                 let closing = self.idle.map(\.connection)
                 self.open -= closing.count
                 self.idle = []
-                let failing = Array(self.waiters)
+                // Not `Array(waiters)` when empty: converting an empty Deque writes its count into
+                // the runtime's shared empty-array storage, which ThreadSanitizer reports as a race
+                // between two pools shutting down at once (a false positive, but it fails the run).
+                let failing = self.waiters.isEmpty ? [] : Array(self.waiters)
                 self.waiters = []
                 let complete = self.completeShutdownIfIdle()
                 precondition(complete.isEmpty, "nobody can wait for a shutdown that has not started")
