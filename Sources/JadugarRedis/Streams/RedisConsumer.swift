@@ -157,7 +157,7 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
 
     /// Ends the consumer: pending `next()` calls return `nil` (or throw `failure`), `close()` calls return.
     private func finish(failure: MessagingError? = nil) {
-        let (waiters, closers) = state.withLock { state in
+        let (waiters, closers, failure) = state.withLock { state in
             if let failure, state.failure == nil, !state.closing { state.failure = failure }
             state.finished = true
             state.closing = true
@@ -167,10 +167,9 @@ final class RedisConsumer: DeliverySource, DeliverySettler {
                 state.waiters.removeAll()
                 state.closeWaiters.removeAll()
             }
-            return (state.waiters.map(\.continuation), state.closeWaiters)
+            return (state.waiters.map(\.continuation), state.closeWaiters, state.failure)
         }
         session.remove(self)
-        let failure = state.withLock { $0.failure }
         for waiter in waiters {
             if let failure { waiter.resume(throwing: failure) } else { waiter.resume(returning: nil) }
         }
